@@ -1,0 +1,68 @@
+"""Normalisation: evasions collapse to their meaning and offsets map back to the original."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlp.normalize import normalize, normalize_with_map
+from nlp.segment import segment_words
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("理 财", "理财"),
+        ("理\u3000财", "理财"),
+        ("網貸", "网贷"),
+        ("Ｐ２Ｐ", "p2p"),
+        ("保-本", "保本"),
+        ("保—本", "保本"),
+        ("保.本 保_息", "保本保息"),
+        ("無 抵 扌甲 貸款", "无抵押贷款"),
+        ("年化１８％", "年化18%"),
+        ("理\u200b财", "理财"),
+        ("信用岱歀", "信用贷款"),
+    ],
+)
+def test_evasions_normalise_to_meaning(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_masked_digits_become_hash() -> None:
+    assert normalize("133****8923") == "133####8923"
+    assert normalize("年化x.xx%") == "年化#.##%"
+    assert normalize("max") == "max"  # an English word is not a masked number
+
+
+def test_punctuation_between_clauses_is_kept() -> None:
+    assert normalize("低息，快捷") == "低息,快捷"
+    assert normalize("4.7%") == "4.7%"
+
+
+def test_offsets_map_back_to_original_characters() -> None:
+    raw = "投资 保-本 理財"
+    norm = normalize_with_map(raw)
+    i = norm.text.index("保本")
+    s, e = norm.span(i, i + 2)
+    assert raw[s:e] == "保-本"
+    j = norm.text.index("理财")
+    s, e = norm.span(j, j + 2)
+    assert raw[s:e] == "理財"
+
+
+def test_segment_uses_finance_userdict() -> None:
+    words = segment_words("無抵押 信用贷款，年化收益率 18%")
+    assert "无抵押" in words
+    assert "年化收益率" in words
+    assert all(w.strip() for w in words)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_unicode_normalises_with_consistent_map(raw: str) -> None:
+    norm = normalize_with_map(raw)
+    assert len(norm.starts) == len(norm.ends) == len(norm.text)
+    for s, e in zip(norm.starts, norm.ends, strict=True):
+        assert 0 <= s < e <= len(raw)
