@@ -374,7 +374,7 @@ def test_main_serves_in_the_foreground_until_sigterm(tmp_path: Path) -> None:
 def test_expected_items_use_the_label_vocabulary() -> None:
     for item in EXPECTED["items"]:
         assert item["site"] in SITE_IDS
-        assert item["kind"] in {"ad", "post", "page"}
+        assert item["kind"] in {"ad", "listing", "page"}
         assert item["verdict"] in LABELS["verdicts"]
         assert item["sector"] in LABELS["sectors"]
         assert set(item["violations"]) <= set(LABELS["violations"])
@@ -408,7 +408,7 @@ def test_expected_snippet_is_where_it_says(demo: DemoSites, item: dict) -> None:
                 if snippet in t]
     if item["kind"] == "ad":
         assert len(in_ads) == 1 and not in_posts
-    elif item["kind"] == "post":
+    elif item["kind"] == "listing":
         assert len(in_posts) == 1 and not in_ads
     else:
         assert not in_ads and not in_posts
