@@ -69,7 +69,8 @@ class ClassifyPipeline:
                 result = self.classifier.classify_text(segment.text, title=item.title)
             except ValueError as exc:
                 self.stats.inc_value("finwatch/classify_errors")
-                log.warning("could not classify a %s segment of %s: %s", segment.kind, item.url, exc)
+                log.warning("could not classify a %s segment of %s: %s",
+                            segment.kind, item.url, exc)
                 continue
             if VERDICT_RANK[result.verdict] > VERDICT_RANK[page_verdict] or (
                     result.verdict == page_verdict and result.risk_score > page_risk):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,7 +53,7 @@ def validate(data: Any, schema: dict[str, Any], path: Path) -> None:
         raise ConfigError("\n".join(lines))
 
 
-@lru_cache(maxsize=None)
+@cache
 def labels(path: Path = CONFIG_DIR / "labels.yaml") -> dict[str, dict[str, dict[str, str]]]:
     """The label vocabulary (verdicts, sectors, violations), each code with its Chinese name."""
     data = load_yaml(path)

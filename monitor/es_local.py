@@ -100,7 +100,8 @@ def _run(cmd: list[str], what: str) -> None:
 def _apt_install(*packages: str) -> None:
     if not _is_root():
         raise LocalElasticsearchError(
-            f"missing {', '.join(packages)}; install it (Debian: apt-get install {' '.join(packages)})"
+            f"missing {', '.join(packages)}; install it "
+            f"(Debian: apt-get install {' '.join(packages)})"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
@@ -120,7 +121,8 @@ def java_home() -> Path:
         _apt_install("openjdk-17-jre-headless")
         java = shutil.which("java")
         if java is None:
-            raise LocalElasticsearchError("java still not found after installing openjdk-17-jre-headless")
+            raise LocalElasticsearchError(
+                "java still not found after installing openjdk-17-jre-headless")
     return Path(os.path.realpath(java)).parent.parent
 
 
@@ -196,7 +198,8 @@ def _log_tail(logs: Path, lines: int = 30) -> str:
     out = []
     for path in candidates[:1] + [logs / "console.out"]:
         if path.exists():
-            out.append(f"--- {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path}\n" + "\n".join(tail))
     return "\n".join(out) or "(no log written)"
 
 
@@ -264,8 +267,8 @@ def start(version: str = ES_VERSION) -> NodeState:
             for root, dirs, files in os.walk(node):
                 for name in dirs + files:
                     os.chown(os.path.join(root, name), uid, -1)
-            cmd = ["runuser", "-u", ES_USER, "--", "env", *[f"{k}={v}" for k, v in env_vars.items()],
-                   *cmd]
+            assignments = [f"{k}={v}" for k, v in env_vars.items()]
+            cmd = ["runuser", "-u", ES_USER, "--", "env", *assignments, *cmd]
             env = dict(os.environ)
         else:
             env = {**os.environ, **env_vars}
@@ -284,7 +287,8 @@ def start(version: str = ES_VERSION) -> NodeState:
                 state.save(_state_file())
                 return state
             if pid and not _pid_alive(pid):
-                raise LocalElasticsearchError(f"Elasticsearch died during start-up\n{_log_tail(logs)}")
+                raise LocalElasticsearchError(
+                    f"Elasticsearch died during start-up\n{_log_tail(logs)}")
             time.sleep(0.5)
         raise LocalElasticsearchError(
             f"Elasticsearch at {url} not healthy after {START_TIMEOUT_S:.0f}s\n{_log_tail(logs)}")

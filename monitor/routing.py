@@ -8,6 +8,8 @@ from typing import Any
 
 from monitor.config import CONFIG_DIR, ConfigError, load_yaml, validate
 
+_CODE_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+
 UNITS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["version", "units", "routes"],
@@ -24,12 +26,9 @@ UNITS_SCHEMA: dict[str, Any] = {
         "routes": {
             "type": "object", "required": ["by_sector"], "additionalProperties": False,
             "properties": {
-                "by_sector": {"type": "object",
-                              "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-                "always": {"type": "array", "items": {"type": "string"}},
-                "by_violation": {"type": "object",
-                                 "additionalProperties": {"type": "array",
-                                                          "items": {"type": "string"}}},
+                "by_sector": {"type": "object", "additionalProperties": _CODE_LIST},
+                "always": _CODE_LIST,
+                "by_violation": {"type": "object", "additionalProperties": _CODE_LIST},
             },
         },
     },

@@ -18,7 +18,7 @@ from monitor.config import REPO_ROOT
 
 
 class Spool:
-    """Append-only JSON-lines file, one record per line: {"kind": "docs"|"alerts", "body": {...}}."""
+    """Append-only JSON lines, one record each: {"kind": "docs"|"alerts", "body": {...}}."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -145,7 +145,8 @@ class Store:
 
     def doc_action(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Pages are overwritten by each crawl: the id is the URL's hash."""
-        return {"_op_type": "index", "_index": self.docs_index, "_id": doc["doc_id"], "_source": doc}
+        return {"_op_type": "index", "_index": self.docs_index, "_id": doc["doc_id"],
+                "_source": doc}
 
     def alert_action(self, alert: dict[str, Any]) -> dict[str, Any]:
         """Alerts are upserts: a re-crawl of the same content only moves `last_seen`."""
@@ -187,5 +188,6 @@ class Store:
         return int(self.client.count(index=self.index(kind))["count"])
 
     def iter_all(self, kind: str) -> Iterator[dict[str, Any]]:
-        for hit in helpers.scan(self.client, index=self.index(kind), query={"query": {"match_all": {}}}):
+        query = {"query": {"match_all": {}}}
+        for hit in helpers.scan(self.client, index=self.index(kind), query=query):
             yield hit["_source"]

@@ -43,3 +43,35 @@ def test_status_reports_the_running_node(es_url: str, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert es_url in out or os.environ.get("ELASTICSEARCH_URL", "") in out
     assert es_local.health(es_url) in ("green", "yellow")
+
+
+@pytest.mark.skipif(bool(os.environ.get("ELASTICSEARCH_URL")), reason="external cluster in use")
+def test_a_second_node_starts_and_stops_cleanly() -> None:
+    """Start, status, stop, status through the script, on a node home of its own."""
+    import shutil
+    import subprocess
+    import sys
+
+    from monitor.config import REPO_ROOT
+
+    home = es_local.node_dir().parent / f"test-node-{os.getpid()}"
+    env = {**os.environ, "FINWATCH_ES_HOME": str(home)}
+
+    def run(action: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "monitor.es_local", action], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True, timeout=240)
+
+    try:
+        started = run("start")
+        assert started.returncode == 0, started.stderr
+        state = es_local.NodeState.load(home / "state.json")
+        assert state is not None and es_local.health(state.url) in ("green", "yellow")
+        assert run("status").returncode == 0
+        stopped = run("stop")
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout
+        assert not es_local._pid_alive(state.pid)
+        assert es_local.health(state.url) is None
+        assert run("status").returncode == 3
+    finally:
+        run("stop")
+        shutil.rmtree(home, ignore_errors=True)

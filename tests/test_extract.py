@@ -5,7 +5,8 @@ from crawler.extract import extract_page
 HTML = """<html><head><title>宝坻在线 - 首页</title><style>.x{}</style></head><body>
 <h1>本地新闻</h1><p>区里召开会议<b>部署</b>工作。</p>
 <div class="ad-slot">年化<b>18%</b>保本保息</div>尾部文字
-<ul><li class="listing">出售二手沙发</li><li class="listing">黑户可贷 <span class="ad-slot">当天放款</span></li></ul>
+<ul><li class="listing">出售二手沙发</li>
+<li class="listing">黑户可贷 <span class="ad-slot">当天放款</span></li></ul>
 <script>var ad = "脚本里的字不算";</script>
 </body></html>"""
 
