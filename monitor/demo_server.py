@@ -339,7 +339,9 @@ class DemoSites:
     ``start()`` / ``stop()``. If every address already answers with our marker for the same
     site id, nothing is started and ``already_running`` is True: tests and the CLI can run next
     to a demo someone started in another terminal. An address held by anything else raises
-    ``DemoServerError`` naming it, because silently crawling a stranger would be worse.
+    ``DemoServerError`` naming it, because silently crawling a stranger would be worse. If only
+    some addresses are already ours, the missing ones are started and ``already_running`` is
+    False; ``stop()`` only ever stops what this object started.
     """
 
     def __init__(
