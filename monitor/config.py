@@ -70,7 +70,17 @@ def zh_label(kind: str, code: str) -> str:
 
 SITE_KINDS = ["news_portal", "classifieds", "forum", "platform"]
 
+SCHEDULE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "object", "required": ["every_minutes"], "additionalProperties": False,
+         "properties": {"every_minutes": {"type": "integer", "minimum": 1}}},
+        {"type": "object", "required": ["cron"], "additionalProperties": False,
+         "properties": {"cron": {"type": "string", "pattern": r"^\S+( \S+){4}$"}}},
+    ],
+}
+
 _SITE_FIELDS: dict[str, Any] = {
+    "schedule": SCHEDULE_SCHEMA,
     "max_pages": {"type": "integer", "minimum": 1},
     "max_depth": {"type": "integer", "minimum": 0},
     "render": {"type": "boolean"},
@@ -121,6 +131,8 @@ class SiteConfig:
     ad_selectors: tuple[str, ...] = ()
     listing_selectors: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = field(default=())
+    # {"every_minutes": N} or {"cron": "m h dom mon dow"}: when `finwatch serve` crawls the site.
+    schedule: dict[str, Any] = field(default_factory=lambda: {"every_minutes": 360})
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -168,5 +180,6 @@ def load_sites(path: Path | str = CONFIG_DIR / "sites.yaml") -> SitesFile:
             ad_selectors=tuple(merged.get("ad_selectors", ())),
             listing_selectors=tuple(merged.get("listing_selectors", ())),
             allowed_domains=tuple(merged.get("allowed_domains", ())),
+            schedule=dict(merged.get("schedule") or {"every_minutes": 360}),
         ))
     return SitesFile(sites=tuple(sites), errors=tuple(errors))

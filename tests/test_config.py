@@ -68,3 +68,19 @@ def test_label_vocabulary_is_read_from_config() -> None:
     assert set(vocab["verdicts"]) == {"violation", "financial", "other"}
     assert "guaranteed_return" in vocab["violations"]
     assert zh_label("violations", "guaranteed_return") == "承诺保本保收益"
+
+
+def test_schedule_is_interval_or_cron(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+version: 1
+defaults: {schedule: {every_minutes: 30}}
+sites:
+  - {id: a, name: A, kind: forum, start_urls: ["http://127.0.0.1:1/"]}
+  - {id: b, name: B, kind: forum, start_urls: ["http://127.0.0.1:2/"],
+     schedule: {cron: "0 8 * * 1"}}
+  - {id: c, name: C, kind: forum, start_urls: ["http://127.0.0.1:3/"], schedule: {cron: "daily"}}
+""")
+    parsed = load_sites(path)
+    assert {s.id: s.schedule for s in parsed.sites} == {
+        "a": {"every_minutes": 30}, "b": {"cron": "0 8 * * 1"}}
+    assert "sites.2 (c).schedule" in parsed.errors[0]
