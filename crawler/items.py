@@ -19,6 +19,7 @@ class PageItem:
     """One fetched HTML page with its decoded text and provenance.
 
     The pipelines add `doc` (the page document) and `alerts` (flagged segments) as they go.
+    An unchanged page carries no text: nothing in it needs judging again.
     """
 
     url: str
@@ -36,5 +37,10 @@ class PageItem:
     title: str
     text: str
     segments: list[Segment] = field(default_factory=list)
+    # Incremental crawling: "new" | "changed" | "unchanged" (same bytes) | "not_modified" (304).
+    change: str = "new"
+    etag: str | None = None
+    last_modified: str | None = None
+    links: list[str] = field(default_factory=list)
     doc: dict[str, Any] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)

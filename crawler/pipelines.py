@@ -61,6 +61,10 @@ class ClassifyPipeline:
         return cls(crawler.stats, Router.from_file())
 
     def process_item(self, item: PageItem, spider: Spider) -> PageItem:
+        if item.change in ("unchanged", "not_modified"):
+            item.doc = {"doc_id": doc_id(item.url), "last_checked": item.fetched_at,
+                        "change": item.change}
+            return item
         page_verdict, page_risk = "other", 0.0
         page_sector, page_violations, units = "none", [], []
         alert_ids: list[str] = []
@@ -95,7 +99,9 @@ class ClassifyPipeline:
             "segments": len(item.segments), "verdict": page_verdict, "sector": page_sector,
             "violations": sorted(set(page_violations)), "risk_score": round(page_risk, 4),
             "alert_ids": alert_ids, "units": list(dict.fromkeys(units)),
-            "fetched_at": item.fetched_at,
+            "fetched_at": item.fetched_at, "last_checked": item.fetched_at,
+            "change": item.change, "etag": item.etag, "last_modified": item.last_modified,
+            "links": item.links,
         }
         return item
 
@@ -105,7 +111,8 @@ class ClassifyPipeline:
         units = self.router.route(result.sector, list(result.violations))
         return {
             "alert_id": alert_id(item.domain, text), "schema_version": SCHEMA_VERSION,
-            "kind": kind, "site": item.site_id, "site_name": item.site_name,
+            "kind": kind, "page_change": item.change, "site": item.site_id,
+            "site_name": item.site_name,
             "site_kind": item.site_kind, "domain": item.domain, "url": item.url,
             "doc_id": doc_id(item.url), "page_title": item.title, "text": text,
             "text_words": " ".join(segment_words(text)),
@@ -151,7 +158,8 @@ class ElasticsearchPipeline:
             self.store = None
 
     def process_item(self, item: PageItem, spider: Spider) -> PageItem:
-        self.pending.append({"kind": "docs", "body": item.doc})
+        kind = "doc_checks" if item.change in ("unchanged", "not_modified") else "docs"
+        self.pending.append({"kind": kind, "body": item.doc})
         self.pending.extend({"kind": "alerts", "body": alert} for alert in item.alerts)
         if len(self.pending) >= self.batch_size:
             self.flush()
@@ -162,9 +170,7 @@ class ElasticsearchPipeline:
 
     def _action(self, record: dict[str, Any]) -> dict[str, Any]:
         assert self.store is not None
-        if record["kind"] == "alerts":
-            return self.store.alert_action(record["body"])
-        return self.store.doc_action(record["body"])
+        return self.store.action(record["kind"], record["body"])
 
     def flush(self) -> None:
         records, self.pending = self.pending, []

@@ -23,6 +23,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.CharsetRepairMiddleware": 580,
 }
 
+EXTENSIONS = {
+    "crawler.extensions.CrawlRunRecorder": 500,
+}
+
 ITEM_PIPELINES = {
     "crawler.pipelines.ClassifyPipeline": 300,
     "crawler.pipelines.ElasticsearchPipeline": 800,

@@ -18,6 +18,7 @@ process that happens to hold the port: reuse ours, refuse to fight a stranger.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -28,6 +29,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -272,7 +274,14 @@ class _DemoHandler(BaseHTTPRequestHandler):
         else:
             body = raw
             content_type = rule.content_type or mime
-        self._send(HTTPStatus.OK, content_type, body, send_body)
+        # Validators like a real web server's, so conditional re-crawls can get 304.
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        last_modified = formatdate(file.stat().st_mtime, usegmt=True)
+        validators = {"ETag": etag, "Last-Modified": last_modified}
+        if etag in (self.headers.get("If-None-Match") or ""):
+            self._send(HTTPStatus.NOT_MODIFIED, content_type, b"", False, validators)
+            return
+        self._send(HTTPStatus.OK, content_type, body, send_body, validators)
 
     def _resolve(self, url_path: str) -> tuple[str, Path] | None:
         """Map a URL path to (relative path, file) inside the site folder, or None."""
@@ -289,11 +298,14 @@ class _DemoHandler(BaseHTTPRequestHandler):
             return None
         return rel, file
 
-    def _send(self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool) -> None:
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes, send_body: bool,
+              extra_headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", "no-cache")
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if send_body:
             self.wfile.write(body)

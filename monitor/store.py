@@ -21,7 +21,9 @@ from monitor import es_local
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).with_name("index_templates")
-INDEX_KINDS = ("docs", "alerts")
+INDEX_KINDS = ("docs", "alerts", "crawls")
+# Kinds whose index is created by the component that first writes to it (Store.ensure_index).
+ON_DEMAND_KINDS = ("digests",)
 
 
 class StoreUnavailable(RuntimeError):
@@ -103,21 +105,26 @@ class Store:
         An existing index gets the template's (additive) mapping too, so a new field appears
         without re-indexing.
         """
+        for kind in INDEX_KINDS:
+            self.ensure_index(kind)
+
+    def ensure_index(self, kind: str) -> None:
+        """Template and index for one kind; also used for kinds created on first use (digests),
+        so a crawl never creates indexes it does not write."""
         try:
-            for kind in INDEX_KINDS:
-                body = load_template(kind, self.prefix)
-                name = f"{self.prefix}-{kind}-template"
-                current = None
-                if self.client.indices.exists_index_template(name=name):
-                    found = self.client.indices.get_index_template(name=name)["index_templates"]
-                    current = found[0]["index_template"].get("version") if found else None
-                if current is None or current < body["version"]:
-                    self.client.indices.put_index_template(name=name, **body)
-                    if self.client.indices.exists(index=self.index(kind)):
-                        self.client.indices.put_mapping(index=self.index(kind),
-                                                        body=body["template"]["mappings"])
-                if not self.client.indices.exists(index=self.index(kind)):
-                    self.client.options(ignore_status=400).indices.create(index=self.index(kind))
+            body = load_template(kind, self.prefix)
+            name = f"{self.prefix}-{kind}-template"
+            current = None
+            if self.client.indices.exists_index_template(name=name):
+                found = self.client.indices.get_index_template(name=name)["index_templates"]
+                current = found[0]["index_template"].get("version") if found else None
+            if current is None or current < body["version"]:
+                self.client.indices.put_index_template(name=name, **body)
+                if self.client.indices.exists(index=self.index(kind)):
+                    self.client.indices.put_mapping(index=self.index(kind),
+                                                    body=body["template"]["mappings"])
+            if not self.client.indices.exists(index=self.index(kind)):
+                self.client.options(ignore_status=400).indices.create(index=self.index(kind))
         except (TransportError, ApiError) as exc:
             raise StoreUnavailable(f"Elasticsearch at {_cluster_url(self.client)}: "
                                    f"cannot set up indexes: {exc}") from exc
@@ -142,6 +149,24 @@ class Store:
             raise StoreUnavailable(
                 f"Elasticsearch at {_cluster_url(self.client)} unreachable: {exc}") from exc
         return outcome
+
+    def action(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The bulk action for a record of any kind (what the spool keeps and replays)."""
+        if kind == "alerts":
+            return self.alert_action(body)
+        if kind == "docs":
+            return self.doc_action(body)
+        if kind == "doc_checks":
+            return self.doc_check_action(body)
+        if kind == "crawls":
+            return {"_op_type": "index", "_index": self.index("crawls"),
+                    "_id": f"{body['run_id']}:{body['site']}", "_source": body}
+        raise ValueError(f"unknown record kind {kind!r}")
+
+    def doc_check_action(self, check: dict[str, Any]) -> dict[str, Any]:
+        """An unchanged page: only its check time moves."""
+        return {"_op_type": "update", "_index": self.docs_index, "_id": check["doc_id"],
+                "doc": {"last_checked": check["last_checked"], "change": check["change"]}}
 
     def doc_action(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Pages are overwritten by each crawl: the id is the URL's hash."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.store import Store, StoreUnavailable, connect
+from monitor.store import Store, StoreUnavailable, connect, load_template
 
 pytestmark = pytest.mark.es
 
@@ -29,7 +29,8 @@ def alert(alert_id: str, text: str, seen: str, **extra: object) -> dict:
 def test_templates_are_versioned_and_mappings_keyword_where_needed(store: Store) -> None:
     client = store.client
     template = client.indices.get_index_template(name=f"{store.prefix}-alerts-template")
-    assert template["index_templates"][0]["index_template"]["version"] == 1
+    shipped = load_template("alerts", store.prefix)["version"]
+    assert template["index_templates"][0]["index_template"]["version"] == shipped >= 1
     props = client.indices.get_mapping(index=store.alerts_index)[store.alerts_index][
         "mappings"]["properties"]
     for field in ("url", "domain", "site", "sector", "violations", "units", "verdict"):
@@ -83,3 +84,22 @@ def test_unreachable_cluster_is_a_clear_error() -> None:
         store.ensure_templates()
     with pytest.raises(StoreUnavailable, match="unreachable"):
         store.bulk([store.alert_action(alert("z", "x", "2026-11-01T08:00:00+00:00"))])
+
+
+def test_newer_template_version_adds_fields_to_an_existing_index(store: Store) -> None:
+    """Start-up after an upgrade: the older template is replaced and the index gains fields."""
+    client = store.client
+    name = f"{store.prefix}-docs-template"
+    old = load_template("docs", store.prefix)
+    old["version"] = 0
+    del old["template"]["mappings"]["properties"]["links"]
+    client.indices.delete(index=store.docs_index)
+    client.indices.put_index_template(name=name, **old)
+    client.indices.create(index=store.docs_index)
+    assert "links" not in client.indices.get_mapping(index=store.docs_index)[
+        store.docs_index]["mappings"]["properties"]
+    store.ensure_templates()
+    assert "links" in client.indices.get_mapping(index=store.docs_index)[
+        store.docs_index]["mappings"]["properties"]
+    current = client.indices.get_index_template(name=name)["index_templates"][0]
+    assert current["index_template"]["version"] == load_template("docs", store.prefix)["version"]

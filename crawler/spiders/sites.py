@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from crawler.extract import extract_page
 from crawler.items import PageItem
+from crawler.known_pages import KnownPage, load_known_pages
 from monitor.config import CONFIG_DIR, SiteConfig, load_sites
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class SitesSpider(scrapy.Spider):
             log.error("unknown or disabled site id(s): %s", ", ".join(sorted(missing)))
         self.scheduled: Counter[str] = Counter()
         self.seen_urls: set[str] = set()
+        self.known: dict[str, KnownPage] = {}
         self.can_render = os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
         for site in self.sites.values():
             if site.render and not self.can_render:
@@ -52,6 +54,7 @@ class SitesSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         # Scrapy >= 2.16 only calls start(); a start_requests()-only spider crawls nothing.
+        self.known = load_known_pages(self.settings.get("FINWATCH_INDEX_PREFIX"), self.sites)
         for site in self.sites.values():
             for url in site.start_urls:
                 request = self._request(site, url, depth=0)
@@ -66,23 +69,61 @@ class SitesSpider(scrapy.Spider):
             return None
         self.scheduled[site.id] += 1
         self.seen_urls.add(url)
-        meta: dict[str, Any] = {"site_id": site.id, "site_depth": depth}
+        meta: dict[str, Any] = {"site_id": site.id, "site_depth": depth,
+                                "handle_httpstatus_list": [304]}
+        headers: dict[str, str] = {}
         if site.render and self.can_render:
             from scrapy_playwright.page import PageMethod
 
             meta["playwright"] = True
             meta["playwright_page_methods"] = [PageMethod("wait_for_load_state", "networkidle")]
-        return scrapy.Request(url, callback=self.parse, errback=self.on_error, meta=meta)
+        elif known := self.known.get(url):
+            # Conditional request: an unchanged page answers 304 and costs almost nothing.
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+        return scrapy.Request(url, callback=self.parse, errback=self.on_error, meta=meta,
+                              headers=headers)
+
+    def _follow(self, site: SiteConfig, base: Response, hrefs: list[str],
+                depth: int) -> Iterator[scrapy.Request]:
+        if depth >= site.max_depth:
+            return
+        for href in hrefs:
+            url = base.urljoin(href.strip()).split("#", 1)[0]
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or parts.hostname not in site.domains:
+                continue
+            request = self._request(site, url, depth + 1)
+            if request is not None:
+                yield request
 
     def parse(self, response: Response) -> Iterator[PageItem | scrapy.Request]:
         site = self.sites[response.meta["site_id"]]
         stats = self.crawler.stats
         stats.inc_value(f"finwatch/pages/{site.id}")
+        depth = response.meta["site_depth"]
+        known = self.known.get(response.url)
+        if response.status == 304 and known is not None:
+            stats.inc_value(f"finwatch/change/{site.id}/not_modified")
+            yield self._unchanged_item(site, response, "not_modified", known)
+            yield from self._follow(site, response, list(known.links), depth)
+            return
         if not isinstance(response, TextResponse):
             stats.inc_value("finwatch/non_text_responses")
             log.info("skipped non-text response %s (%s)", response.url,
                      response.headers.get("Content-Type", b"").decode(errors="replace"))
             return
+        sha256 = hashlib.sha256(response.body).hexdigest()
+        hrefs = response.css("a::attr(href)").getall()
+        if known is not None and known.content_sha256 == sha256:
+            stats.inc_value(f"finwatch/change/{site.id}/unchanged")
+            yield self._unchanged_item(site, response, "unchanged", known)
+            yield from self._follow(site, response, hrefs, depth)
+            return
+        change = "new" if known is None else "changed"
+        stats.inc_value(f"finwatch/change/{site.id}/{change}")
         page = extract_page(response.text, site.ad_selectors, site.listing_selectors)
         yield PageItem(
             url=response.url,
@@ -96,22 +137,28 @@ class SitesSpider(scrapy.Spider):
             encoding_repaired=bool(response.meta.get("finwatch_encoding_repaired")),
             rendered=bool(response.meta.get("playwright")),
             fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            content_sha256=hashlib.sha256(response.body).hexdigest(),
+            content_sha256=sha256,
             title=page.title,
             text=page.text,
             segments=page.segments,
+            change=change,
+            etag=_header(response, b"ETag"),
+            last_modified=_header(response, b"Last-Modified"),
+            links=sorted({response.urljoin(h.strip()).split("#", 1)[0] for h in hrefs}),
         )
-        depth = response.meta["site_depth"]
-        if depth >= site.max_depth:
-            return
-        for href in response.css("a::attr(href)").getall():
-            url = response.urljoin(href.strip()).split("#", 1)[0]
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or parts.hostname not in site.domains:
-                continue
-            request = self._request(site, url, depth + 1)
-            if request is not None:
-                yield request
+        yield from self._follow(site, response, hrefs, depth)
+
+    def _unchanged_item(self, site: SiteConfig, response: Response, change: str,
+                        known: KnownPage) -> PageItem:
+        """A page already indexed as it is: only its check time is recorded."""
+        return PageItem(
+            url=response.url, site_id=site.id, site_name=site.name, site_kind=site.kind,
+            domain=urlsplit(response.url).hostname or "", http_status=response.status,
+            content_type="", encoding="", encoding_repaired=False,
+            rendered=bool(response.meta.get("playwright")),
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            content_sha256=known.content_sha256, title="", text="", change=change,
+        )
 
     def on_error(self, failure: Failure) -> None:
         """Count and log every fetch that failed: an unreachable page is not silently skipped."""
@@ -120,3 +167,8 @@ class SitesSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"finwatch/fetch_errors/{site_id}")
         log.error("fetch failed for %s (site %s): %s", request.url, site_id,
                   failure.getErrorMessage())
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
