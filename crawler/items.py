@@ -42,5 +42,6 @@ class PageItem:
     etag: str | None = None
     last_modified: str | None = None
     links: list[str] = field(default_factory=list)
+    raw_body: bytes = field(default=b"", repr=False)  # as fetched: the evidence file
     doc: dict[str, Any] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)

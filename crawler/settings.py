@@ -29,6 +29,7 @@ EXTENSIONS = {
 
 ITEM_PIPELINES = {
     "crawler.pipelines.ClassifyPipeline": 300,
+    "crawler.evidence.EvidencePipeline": 500,
     "crawler.pipelines.ElasticsearchPipeline": 800,
 }
 FINWATCH_BULK_SIZE = 200

@@ -70,6 +70,35 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from elasticsearch import NotFoundError
+
+    from monitor.evidence import verify
+    from monitor.store import Store, StoreUnavailable
+
+    try:
+        store = Store.from_env(args.index_prefix)
+        alert = store.client.get(index=store.alerts_index, id=args.alert_id)["_source"]
+    except NotFoundError:
+        print(f"error: no alert {args.alert_id!r} in {args.index_prefix or 'finwatch'}-alerts",
+              file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    files = alert.get("evidence_files")
+    if not files:
+        print(f"error: alert {args.alert_id} has no evidence files recorded", file=sys.stderr)
+        return 1
+    print(f"alert {args.alert_id}: {alert.get('url')}")
+    print(f"fetched at {files.get('fetched_at')}, captured at {files.get('captured_at')}")
+    checks = verify(files)
+    for check in checks:
+        print(f"  {check.what:<4} {'OK  ' if check.ok else 'FAIL'} {check.path or '-'}"
+              f"\n       {check.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -139,10 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-prefix", default=None, help=prefix_help)
     p.set_defaults(func=_cmd_search)
 
+    p = sub.add_parser("evidence", help="show an alert's evidence files and verify their hashes")
+    p.add_argument("alert_id")
+    p.add_argument("--index-prefix", default=None, help=prefix_help)
+    p.set_defaults(func=_cmd_evidence)
+
     p = sub.add_parser("config", help="validate configuration files")
     p.add_argument("action", choices=["check"])
     p.add_argument("--sites", type=Path, default=default_sites)
     p.set_defaults(func=_cmd_config_check)
+
 
     try:
         from nlp.cli import register

@@ -39,7 +39,8 @@ def crawled(es_url: str, demo_sites: dict[str, str], tmp_path_factory) -> Iterat
     """One crawl of all demo sites into indexes of this module's own."""
     store = Store(connect(es_url), prefix=f"fwtest-e2e-{os.getpid()}")
     spool = tmp_path_factory.mktemp("spool")
-    env = {"ELASTICSEARCH_URL": es_url, "FINWATCH_SPOOL_DIR": str(spool)}
+    env = {"ELASTICSEARCH_URL": es_url, "FINWATCH_SPOOL_DIR": str(spool),
+           "FINWATCH_EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence"))}
     result = finwatch("crawl", "--index-prefix", store.prefix, env=env)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     store.refresh()
@@ -79,6 +80,8 @@ def test_each_illegal_promotion_is_an_alert_with_evidence(crawled: Store, item: 
     assert urlsplit(alert["url"]).hostname == urlsplit(alert["url"]).hostname
     assert alert["units"] and alert["lead_unit"] == alert["units"][0]
     assert alert["summary_zh"]
+    files = alert["evidence_files"]
+    assert files["html_sha256"] and files["png_sha256"], files.get("screenshot_error")
 
 
 @pytest.mark.parametrize("item", LAWFUL, ids=lambda i: f"{i['site']}:{i['snippet'][:12]}")
@@ -125,7 +128,9 @@ def test_search_command_prints_matching_alerts(crawled: Store) -> None:
 
 def test_unreachable_elasticsearch_spools_everything(demo_sites: dict[str, str],
                                                      tmp_path: Path) -> None:
-    env = {"ELASTICSEARCH_URL": "http://127.0.0.1:9", "FINWATCH_SPOOL_DIR": str(tmp_path)}
+    env = {"ELASTICSEARCH_URL": "http://127.0.0.1:9", "FINWATCH_SPOOL_DIR": str(tmp_path),
+           "FINWATCH_EVIDENCE_DIR": str(tmp_path / "evidence"),
+           "FINWATCH_EVIDENCE_SCREENSHOT": "0"}
     result = finwatch("crawl", "--site", "baodi_news", "--index-prefix", "fwtest-down", env=env)
     assert result.returncode == 1  # the operator must notice
     assert "spool" in result.stderr

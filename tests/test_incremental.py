@@ -76,3 +76,31 @@ def test_unchanged_pages_cost_a_304_and_changed_ones_a_new_alert(
     home = store.client.get(index=store.docs_index,
                             id=new[0]["doc_id"])["_source"]
     assert home["change"] == "changed" and new[0]["alert_id"] in home["alert_ids"]
+
+
+def test_every_alert_has_verifiable_evidence_files(
+        store: Store, es_url: str, editable_site: tuple[Path, Path], tmp_path: Path) -> None:
+    evidence_dir = tmp_path / "evidence"
+    os.environ["FINWATCH_EVIDENCE_DIR"] = str(evidence_dir)
+    try:
+        sites_file, _ = editable_site
+        crawl(sites_file, store, es_url, tmp_path / "spool")
+    finally:
+        del os.environ["FINWATCH_EVIDENCE_DIR"]
+    alerts = list(store.iter_all("alerts"))
+    assert alerts
+    for alert in alerts:
+        files = alert["evidence_files"]
+        html, png = Path(files["html_path"]), Path(files["png_path"])
+        assert html.parent.parent == evidence_dir and html.name == files["html_sha256"] + ".html"
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert "鑫融宝" in html.read_text(encoding="utf-8")
+    env = {**os.environ, "ELASTICSEARCH_URL": es_url}
+    command = [sys.executable, "-m", "monitor.cli", "evidence", alerts[0]["alert_id"],
+               "--index-prefix", store.prefix]
+    ok = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("sha256 verified") == 2
+    Path(alerts[0]["evidence_files"]["png_path"]).write_bytes(b"tampered")
+    bad = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "MISMATCH" in bad.stdout

@@ -145,6 +145,7 @@ class SitesSpider(scrapy.Spider):
             etag=_header(response, b"ETag"),
             last_modified=_header(response, b"Last-Modified"),
             links=sorted({response.urljoin(h.strip()).split("#", 1)[0] for h in hrefs}),
+            raw_body=response.body,
         )
         yield from self._follow(site, response, hrefs, depth)
 
