@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_config_check)
 
 
+    from monitor import kibana
+    from monitor.digest import cli as digest_cli
+
+    digest_cli.register(sub)
+    kibana.register(sub)
+
     try:
         from nlp.cli import register
     except ImportError:  # the classifier's commands are optional until nlp ships them

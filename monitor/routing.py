@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class Router:
     by_sector: dict[str, list[str]]
     always: list[str]
     by_violation: dict[str, list[str]]
+    unit_emails: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path = CONFIG_DIR / "units.yaml") -> Router:
@@ -54,6 +56,8 @@ class Router:
             by_sector=routes["by_sector"],
             always=routes.get("always", []),
             by_violation=routes.get("by_violation", {}),
+            unit_emails={code: list(unit.get("emails", []))
+                         for code, unit in data["units"].items()},
         )
         unknown = sorted({code for codes in [*router.by_sector.values(), router.always,
                                               *router.by_violation.values()] for code in codes}
@@ -68,3 +72,11 @@ class Router:
         for violation in violations:
             codes += self.by_violation.get(violation, [])
         return list(dict.fromkeys(codes))
+
+    def recipients(self, code: str) -> list[str]:
+        """A unit's digest recipients: $FINWATCH_UNIT_<CODE>_EMAILS (comma-separated) when set,
+        else `emails` in units.yaml, so real addresses can stay out of the repository."""
+        env = os.environ.get(f"FINWATCH_UNIT_{code.upper()}_EMAILS")
+        if env is not None:
+            return [a.strip() for a in env.split(",") if a.strip()]
+        return list(self.unit_emails.get(code, []))
