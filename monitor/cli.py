@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    from monitor.scheduler import register as register_service
+
+    register_service(sub)
     return parser
 
 
