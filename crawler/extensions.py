@@ -47,14 +47,18 @@ def run_records(stats: dict[str, Any], site_ids: list[str], run_id: str,
 class CrawlRunRecorder:
     """Writes the run's per-site records to `<prefix>-crawls` (or the spool) at spider close."""
 
-    def __init__(self, stats: StatsCollector, prefix: str | None) -> None:
+    def __init__(self, stats: StatsCollector, prefix: str | None,
+                 shared_run_id: str | None = None) -> None:
         self.stats = stats
         self.prefix = prefix
-        self.run_id = uuid.uuid4().hex
+        # Workers of one distributed run share its id; each keeps a record of its own.
+        worker = uuid.uuid4().hex
+        self.run_id = f"{shared_run_id}.{worker[:8]}" if shared_run_id else worker
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
-        recorder = cls(crawler.stats, crawler.settings.get("FINWATCH_INDEX_PREFIX"))
+        recorder = cls(crawler.stats, crawler.settings.get("FINWATCH_INDEX_PREFIX"),
+                       crawler.settings.get("FINWATCH_RUN_ID"))
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         return recorder
 

@@ -10,7 +10,7 @@ USER_AGENT = "finwatch/0.1 (+district internet-finance risk monitoring)"
 ROBOTSTXT_OBEY = True
 
 # Politeness: local government crawler, not a load test.
-CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS = int(os.environ.get("FINWATCH_CONCURRENT_REQUESTS", "16"))
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
@@ -25,6 +25,7 @@ DOWNLOADER_MIDDLEWARES = {
 
 EXTENSIONS = {
     "crawler.extensions.CrawlRunRecorder": 500,
+    "crawler.distributed.RunLifecycle": 510,  # only active in a distributed run
 }
 
 ITEM_PIPELINES = {

@@ -29,7 +29,11 @@ def _cmd_demo_sites(args: argparse.Namespace) -> int:
 def _cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.run import run_crawl
 
-    stats = run_crawl(args.sites, args.site or None, args.index_prefix)
+    try:
+        stats = run_crawl(args.sites, args.site or None, args.index_prefix, args.run_id)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return _print_crawl_stats(stats)
 
 
@@ -154,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sites", type=Path, default=default_sites, help="sites file (YAML)")
     p.add_argument("--site", action="append", help="only this site id (repeatable)")
     p.add_argument("--index-prefix", default=None, help=prefix_help)
+    p.add_argument("--run-id", default=None,
+                   help="join the distributed run RUN_ID: its frontier and dupefilter are shared "
+                        "in Redis at $FINWATCH_REDIS_URL by every worker given the same id")
     p.set_defaults(func=_cmd_crawl)
 
     p = sub.add_parser("search", help="search alerts in Elasticsearch (Chinese words or phrases)")
@@ -177,7 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check"])
     p.add_argument("--sites", type=Path, default=default_sites)
     p.set_defaults(func=_cmd_config_check)
-
 
     from monitor import kibana
     from monitor.digest import cli as digest_cli

@@ -83,6 +83,9 @@ _SITE_FIELDS: dict[str, Any] = {
     "schedule": SCHEDULE_SCHEMA,
     "max_pages": {"type": "integer", "minimum": 1},
     "max_depth": {"type": "integer", "minimum": 0},
+    # Politeness per site: seconds between requests, and requests in flight at once.
+    "download_delay": {"type": "number", "minimum": 0},
+    "concurrency": {"type": "integer", "minimum": 1, "maximum": 32},
     "render": {"type": "boolean"},
     "ad_selectors": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "listing_selectors": {"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -131,6 +134,8 @@ class SiteConfig:
     ad_selectors: tuple[str, ...] = ()
     listing_selectors: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = field(default=())
+    download_delay: float = 0.0
+    concurrency: int = 4
     # {"every_minutes": N} or {"cron": "m h dom mon dow"}: when `finwatch serve` crawls the site.
     schedule: dict[str, Any] = field(default_factory=lambda: {"every_minutes": 360})
 
@@ -181,5 +186,7 @@ def load_sites(path: Path | str = CONFIG_DIR / "sites.yaml") -> SitesFile:
             listing_selectors=tuple(merged.get("listing_selectors", ())),
             allowed_domains=tuple(merged.get("allowed_domains", ())),
             schedule=dict(merged.get("schedule") or {"every_minutes": 360}),
+            download_delay=float(merged.get("download_delay", 0.0)),
+            concurrency=int(merged.get("concurrency", 4)),
         ))
     return SitesFile(sites=tuple(sites), errors=tuple(errors))
