@@ -8,7 +8,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from test_digest_fixtures import HOSTILE_TEXT, WEEK, seeded_fixture  # noqa: F401  (fixture)
+from test_digest_fixtures import HOSTILE_TEXT, WEEK, seeded_alerts_fixture, seeded_fixture  # noqa: F401
 
 from monitor.cli import main
 from monitor.digest.compose import render

@@ -3,12 +3,16 @@ zone (Asia/Shanghai), with alerts placed on the week's edges and one hostile ale
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from monitor.store import Store
+from monitor.store import Store, connect
+
+_counter = itertools.count()
 
 WEEK = "2026-W48"  # Mon 2026-11-23 .. Sun 2026-11-29, Asia/Shanghai
 HOSTILE_TEXT = '年化18%保本保息<script>alert("x")</script>稳赚不赔'
@@ -52,12 +56,26 @@ ALERTS = [
 ]
 
 
-@pytest.fixture(name="seeded")
-def seeded_fixture(store: Store) -> Iterator[Store]:
-    """The store fixture with ALERTS indexed; also removes the digests template it may create."""
+@pytest.fixture(name="seeded_alerts", scope="module")
+def seeded_alerts_fixture(es_url: str) -> Iterator[Store]:
+    """ALERTS indexed once per test module under a prefix of its own (index creation is the
+    slow part of these tests); everything under the prefix is deleted afterwards."""
+    store = Store(connect(es_url), prefix=f"fwtest-digest-{os.getpid()}-{next(_counter)}")
+    store.ensure_templates()
     outcome = store.bulk(store.alert_action(a) for a in ALERTS)
     assert outcome.ok == len(ALERTS), outcome.failed
     store.refresh()
     yield store
-    store.client.options(ignore_status=404).indices.delete_index_template(
-        name=f"{store.prefix}-digests-template")
+    client = store.client.options(ignore_status=404)
+    client.indices.delete(index=f"{store.prefix}-*", expand_wildcards="all")
+    for kind in ("docs", "alerts", "digests"):
+        client.indices.delete_index_template(name=f"{store.prefix}-{kind}-template")
+
+
+@pytest.fixture(name="seeded")
+def seeded_fixture(seeded_alerts: Store) -> Iterator[Store]:
+    """The seeded store with a fresh digest ledger and no entities index for each test."""
+    yield seeded_alerts
+    seeded_alerts.client.options(ignore_status=404).indices.delete(
+        index=f"{seeded_alerts.prefix}-digests,{seeded_alerts.prefix}-entities",
+        ignore_unavailable=True)

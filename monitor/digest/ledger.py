@@ -52,7 +52,7 @@ class DigestLedger:
         try:
             try:
                 resp = client.index(index=self.index, id=doc_id, document=record,
-                                    op_type="create", refresh="wait_for")
+                                    op_type="create")
                 return Claim(doc_id, resp["_seq_no"], resp["_primary_term"], 1), ""
             except ConflictError:
                 pass
@@ -68,7 +68,7 @@ class DigestLedger:
                 resp = client.index(index=self.index, id=doc_id,
                                     document=record | {"attempts": attempts},
                                     if_seq_no=current["_seq_no"],
-                                    if_primary_term=current["_primary_term"], refresh="wait_for")
+                                    if_primary_term=current["_primary_term"])
             except ConflictError:
                 return None, "sending"
             return Claim(doc_id, resp["_seq_no"], resp["_primary_term"], attempts), ""
@@ -78,8 +78,7 @@ class DigestLedger:
     def _finish(self, claim: Claim, fields: dict[str, Any]) -> None:
         try:
             self.store.client.update(index=self.index, id=claim.doc_id, doc=fields,
-                                     if_seq_no=claim.seq_no, if_primary_term=claim.primary_term,
-                                     refresh="wait_for")
+                                     if_seq_no=claim.seq_no, if_primary_term=claim.primary_term)
         except (TransportError, ApiError) as exc:
             raise StoreUnavailable(f"digest ledger {self.index}: {exc}") from exc
 
