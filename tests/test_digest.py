@@ -146,3 +146,17 @@ def test_write_dry_run_names_files_by_unit_and_week(tmp_path: Path) -> None:
     paths = write_dry_run(render(data, sender="f@example.org", recipients=[], now=NOW), tmp_path)
     assert [p.name for p in paths[:2]] == [f"wxb-{WEEK}.eml", f"wxb-{WEEK}.html"]
     assert "本周无新增告警。" in paths[1].read_text(encoding="utf-8")
+
+
+def test_recipients_come_from_the_environment_or_units_yaml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    units = tmp_path / "units.yaml"
+    units.write_text("version: 1\nunits:\n  gxw: {name: 区工信委, emails: [duty@example.org]}\n"
+                     "  fgw: {name: 区发改委}\nroutes:\n  by_sector: {none: [gxw]}\n",
+                     encoding="utf-8")
+    router = Router.from_file(units)
+    monkeypatch.delenv("FINWATCH_UNIT_GXW_EMAILS", raising=False)
+    monkeypatch.delenv("FINWATCH_UNIT_FGW_EMAILS", raising=False)
+    assert router.recipients("gxw") == ["duty@example.org"] and router.recipients("fgw") == []
+    monkeypatch.setenv("FINWATCH_UNIT_GXW_EMAILS", " a@example.org,b@example.org ,")
+    assert router.recipients("gxw") == ["a@example.org", "b@example.org"]
