@@ -66,3 +66,17 @@ def test_any_unicode_normalises_with_consistent_map(raw: str) -> None:
     assert len(norm.starts) == len(norm.ends) == len(norm.text)
     for s, e in zip(norm.starts, norm.ends, strict=True):
         assert 0 <= s < e <= len(raw)
+
+
+def test_fast_segmenter_matches_jieba() -> None:
+    from nlp.segment import _WORDCHAR, get_tokenizer, segment_normalized
+
+    tok = get_tokenizer()
+    for raw in [
+        "无抵押信用贷款，年化收益率18%，p2p网贷平台qq12345，abc测试",
+        "今带学员建仓300223北京君正，明日必涨停!咨询4006332798【鸿大理财】",
+        "我怎么了，总是忍不住想你，就像鸟儿忍不住飞翔",
+    ]:
+        text = normalize(raw)
+        expected = [w for w in tok.lcut(text, HMM=False) if _WORDCHAR.search(w)]
+        assert segment_normalized(text) == expected
