@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -28,15 +29,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A crawl still running after this long is stopped (SIGTERM: Scrapy closes the spider and
-# flushes its pipelines), then killed STOP_GRACE_S later.
+# A crawl still running after this long, or when the service stops, is stopped (see _wait).
+# STOP_GRACE_S covers crawler/settings.py's 30 s DOWNLOAD_TIMEOUT of the requests in flight;
+# a service manager should allow serve about a minute to stop.
 CRAWL_TIMEOUT_S = 2 * 3600
-STOP_GRACE_S = 60
+STOP_GRACE_S = 40
+FORCE_GRACE_S = 10
 DIGEST_SERVICE = "monitor.digest.service"  # its send_due_digests(now) sends what is due
 
-_children: set[subprocess.Popen[str]] = set()
-_children_lock = threading.Lock()
 _stopping = threading.Event()
+_interrupted: set[str] = set()  # sites whose crawl the shutdown stopped or did not start
 
 
 def scheduler_url() -> str:
@@ -69,6 +71,7 @@ def crawl_site(site_id: str, sites_file: str, timeout_s: float = CRAWL_TIMEOUT_S
     """
     if _stopping.is_set():
         log.warning("crawl %s: not started, the service is shutting down", site_id)
+        _interrupted.add(site_id)
         return -1
     with lock_file(f"crawl-{site_id}") as lock:
         try:
@@ -83,38 +86,45 @@ def crawl_site(site_id: str, sites_file: str, timeout_s: float = CRAWL_TIMEOUT_S
         child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, pass_fds=(lock.fileno(),),
                                  start_new_session=True)
-        with _children_lock:
-            _children.add(child)
-        try:
-            out, err, timed_out = _wait(child, timeout_s)
-        finally:
-            with _children_lock:
-                _children.discard(child)
+        out, err, timed_out = _wait(child, timeout_s)
     _log_outcome(site_id, child.returncode, out, err, timed_out)
     return child.returncode
 
 
 def _wait(child: subprocess.Popen[str], timeout_s: float) -> tuple[str, str, bool]:
-    try:
-        out, err = child.communicate(timeout=timeout_s)
-        return out, err, False
-    except subprocess.TimeoutExpired:
-        child.terminate()
+    """Wait for the child; past its timeout or on shutdown, stop it in three steps.
+
+    SIGTERM: Scrapy stops gracefully (in-flight requests end, pipelines flush); after
+    STOP_GRACE_S a second SIGTERM (Scrapy stops at once); FORCE_GRACE_S later SIGKILL.
+    Returns stdout, stderr and whether the timeout stopped it.
+    """
+    deadline = time.monotonic() + timeout_s
+    steps = iter([(child.terminate, STOP_GRACE_S), (child.terminate, FORCE_GRACE_S),
+                  (child.kill, 0.0)])
+    next_step: float | None = None
+    timed_out = False
+    while True:
         try:
-            out, err = child.communicate(timeout=STOP_GRACE_S)
+            out, err = child.communicate(timeout=1)  # retrying loses no output
+            return out, err, timed_out
         except subprocess.TimeoutExpired:
-            child.kill()
-            out, err = child.communicate()
-        return out, err, True
+            now = time.monotonic()
+            if next_step is None and (now >= deadline or _stopping.is_set()):
+                timed_out, next_step = now >= deadline, now
+            if next_step is not None and now >= next_step:
+                send, wait_s = next(steps, (child.kill, 1.0))
+                send()
+                next_step = now + wait_s
 
 
 def _log_outcome(site_id: str, code: int, out: str, err: str, timed_out: bool) -> None:
     summary = next((line for line in reversed(out.splitlines())
                     if line.startswith("crawl finished")), "no summary line")
-    if code == 0 and not timed_out:
-        log.info("crawl %s: exit code 0: %s", site_id, summary)
-    elif _stopping.is_set():
+    if _stopping.is_set():
         log.warning("crawl %s: stopped by shutdown, exit code %s: %s", site_id, code, summary)
+        _interrupted.add(site_id)
+    elif code == 0 and not timed_out:
+        log.info("crawl %s: exit code 0: %s", site_id, summary)
     else:
         why = "timed out and was stopped" if timed_out else "failed"
         log.error("crawl %s: %s, exit code %s: %s\n%s", site_id, why, code, summary,
@@ -122,12 +132,13 @@ def _log_outcome(site_id: str, code: int, out: str, err: str, timed_out: bool) -
 
 
 def stop_running_crawls() -> None:
-    """Ask every running crawl to stop (Scrapy's graceful SIGTERM) and start no new one."""
+    """Start no new crawl; each running one gets SIGTERM within a second (see _wait)."""
     _stopping.set()
-    with _children_lock:
-        children = list(_children)
-    for child in children:
-        child.terminate()  # a no-op for a child that already exited
+
+
+def interrupted_sites() -> list[str]:
+    """Sites whose crawl the shutdown stopped or kept from starting."""
+    return sorted(_interrupted)
 
 
 def send_digests() -> None:

@@ -34,6 +34,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -116,11 +117,26 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def build_scheduler(url: str | None = None) -> BackgroundScheduler:
+class Scheduler(BackgroundScheduler):
+    """A BackgroundScheduler that processes no job once shut down.
+
+    Why: APScheduler 3's loop runs _process_jobs once more after shutdown(); a job due at that
+    moment fails to reach the stopped executor and is moved to its next run time anyway, so it
+    is silently skipped. That would hit serve's shutdown and every `finwatch jobs` (a paused
+    scheduler started and shut down) while a run is due.
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
+def build_scheduler(url: str | None = None) -> Scheduler:
     """A scheduler on the persistent job store at `url` (default: jobs.scheduler_url())."""
     url = url or jobs.scheduler_url()
     _ensure_sqlite_folder(url)
-    return BackgroundScheduler(
+    return Scheduler(
         jobstores={"default": SQLAlchemyJobStore(url=url)},
         executors={"default": ThreadPoolExecutor(MAX_PARALLEL_JOBS)},
         job_defaults=JOB_DEFAULTS)
@@ -221,8 +237,28 @@ def serve(sites_file: Path, run_now: bool = False, url: str | None = None) -> in
                  signal.Signals(stop[0]).name)
         jobs.stop_running_crawls()
         scheduler.shutdown(wait=True)
+        _due_at_next_start(url, [crawl_job_id(site) for site in jobs.interrupted_sites()])
         log.info("finwatch serve: stopped cleanly")
         return 0
+
+
+def _due_at_next_start(url: str, job_ids: list[str]) -> None:
+    """Crawls the shutdown interrupted run first thing at the next start, not a period later.
+
+    (APScheduler moved their next run time on when it started them.)
+    """
+    if not job_ids:
+        return
+    scheduler = build_scheduler(url)
+    scheduler.start(paused=True)
+    try:
+        now = datetime.now(scheduler.timezone)
+        for job_id in job_ids:
+            if scheduler.get_job(job_id) is not None:
+                scheduler.modify_job(job_id, next_run_time=now)
+    finally:
+        scheduler.shutdown(wait=False)
+    log.info("finwatch serve: interrupted crawls run at the next start: %s", ", ".join(job_ids))
 
 
 def _describe(job: Job) -> dict[str, str]:

@@ -12,10 +12,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -27,16 +30,25 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import jobs
 from monitor.config import REPO_ROOT
-from monitor.scheduler import build_scheduler, sync_jobs, trigger_for
+from monitor.scheduler import build_scheduler, list_jobs, sync_jobs, trigger_for
 
 UTC8 = "Asia/Shanghai"
 
 
-def write_sites(path: Path, schedules: dict[str, dict]) -> Path:
-    sites = [{"id": sid, "name": sid, "kind": "platform", "start_urls": ["http://127.0.0.1:9/"],
-              "schedule": schedule} for sid, schedule in schedules.items()]
+def write_sites(path: Path, schedules: dict[str, dict], start_url: str = "http://127.0.0.1:9/",
+                **fields: object) -> Path:
+    sites = [{"id": sid, "name": sid, "kind": "platform", "start_urls": [start_url],
+              "schedule": schedule, **fields} for sid, schedule in schedules.items()]
     path.write_text(yaml.safe_dump({"version": 1, "sites": sites}), encoding="utf-8")
     return path
+
+
+def crawl_env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    """Settings for crawls the tests start: no real index is written (records go to a tmp
+    spool, as Elasticsearch is unreachable), and the job store is the test's own."""
+    return {"FINWATCH_SCHEDULER_DB": db_url, "ELASTICSEARCH_URL": "http://127.0.0.1:9",
+            "FINWATCH_INDEX_PREFIX": "fwtest-sched", "FINWATCH_SPOOL_DIR": str(tmp_path / "spool"),
+            "FINWATCH_EVIDENCE_DIR": str(tmp_path / "evidence")}
 
 
 @contextmanager
@@ -130,16 +142,83 @@ def test_run_now_makes_each_crawl_due_now(tmp_path: Path, db_url: str) -> None:
         assert job.next_run_time <= datetime.now(job.next_run_time.tzinfo)
 
 
+def test_listing_jobs_never_runs_or_moves_a_due_job(tmp_path: Path, db_url: str) -> None:
+    sites = write_sites(tmp_path / "sites.yaml", {"alpha": {"every_minutes": 600}})
+    with paused(db_url) as scheduler:
+        sync_jobs(scheduler, sites, run_now=True)  # due now, as after downtime
+        due = scheduler.get_job("crawl:alpha").next_run_time
+    for _ in range(3):  # `finwatch jobs` while serve is down
+        assert {j.id: j.next_run_time for j in list_jobs(db_url)}["crawl:alpha"] == due
+
+
 def test_failing_crawl_is_logged_as_an_error(tmp_path: Path, db_url: str,
                                              monkeypatch: pytest.MonkeyPatch,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv("FINWATCH_SCHEDULER_DB", db_url)
+    for name, value in crawl_env(tmp_path, db_url).items():
+        monkeypatch.setenv(name, value)
     with caplog.at_level(logging.INFO, logger="monitor.jobs"):
         code = jobs.crawl_site("alpha", str(tmp_path / "missing-sites.yaml"))
     assert code not in (0, -1)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors and f"crawl alpha: failed, exit code {code}" in errors[0]
     assert "missing-sites.yaml" in errors[0]  # the child's own message is in the log
+
+
+SLOW_S = 1  # how long the slow site takes to answer each request
+MAX_PAGES = 40  # per crawl of the slow site: a crawl left to finish requests this many
+
+
+@dataclass
+class SlowSite:
+    url: str
+    requests: list[str] = field(default_factory=list)
+    first_request: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def slow_site() -> Iterator[SlowSite]:
+    """A loopback site of endless pages, each linking to ten more and answered after SLOW_S."""
+    site = SlowSite(url="")
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            site.requests.append(self.path)
+            site.first_request.set()
+            time.sleep(SLOW_S)
+            links = "".join(f'<a href="{self.path}{i}/">{i}</a>' for i in range(10))
+            body = f"<html><body><p>慢</p>{links}</body></html>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    site.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+def test_crawl_past_its_timeout_is_stopped_and_logged_as_an_error(
+        tmp_path: Path, db_url: str, slow_site: SlowSite, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    for name, value in crawl_env(tmp_path, db_url).items():
+        monkeypatch.setenv(name, value)
+    sites = write_sites(tmp_path / "sites.yaml", {"slow": {"every_minutes": 60}},
+                        start_url=slow_site.url)
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="monitor.jobs"):
+        jobs.crawl_site("slow", str(sites), timeout_s=1)
+    assert time.monotonic() - started < jobs.STOP_GRACE_S
+    assert "crawl slow: timed out and was stopped" in caplog.text
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
 
 
 def test_crawl_of_a_site_already_being_crawled_is_skipped(
@@ -218,8 +297,7 @@ def test_serve_killed_and_restarted_loses_and_doubles_no_job(tmp_path: Path,
                                                              db_url: str) -> None:
     sites = write_sites(tmp_path / "sites.yaml",
                         {"alpha": {"every_minutes": 120}, "beta": {"cron": "0 4 * * 1"}})
-    env = {**os.environ, "FINWATCH_SCHEDULER_DB": db_url,
-           "FINWATCH_SPOOL_DIR": str(tmp_path / "spool")}
+    env = {**os.environ, **crawl_env(tmp_path, db_url)}
     first = start_serve(sites, tmp_path / "first.log", env)
     try:
         wait_for_line(tmp_path / "first.log", "finwatch serve: running", first)
@@ -237,3 +315,21 @@ def test_serve_killed_and_restarted_loses_and_doubles_no_job(tmp_path: Path,
         stop(second, tmp_path / "second.log")
     finally:
         second.kill()
+
+
+def test_sigterm_stops_a_running_crawl_which_then_runs_first_at_the_next_start(
+        tmp_path: Path, db_url: str, slow_site: SlowSite) -> None:
+    sites = write_sites(tmp_path / "sites.yaml", {"slow": {"every_minutes": 600}},
+                        start_url=slow_site.url, max_pages=MAX_PAGES)
+    env = {**os.environ, **crawl_env(tmp_path, db_url)}
+    log = tmp_path / "serve.log"
+    serve = start_serve(sites, log, env, "--run-now")
+    try:
+        assert slow_site.first_request.wait(60), log.read_text()  # the crawl is under way
+        stop(serve, log)
+    finally:
+        serve.kill()
+    assert "crawl slow: stopped by shutdown" in log.read_text()
+    assert len(slow_site.requests) < MAX_PAGES  # stopped, not left to finish
+    due = datetime.fromisoformat(listed_jobs(env)["crawl:slow"])
+    assert due <= datetime.now(due.tzinfo)  # runs at the next start, not 600 minutes later
