@@ -50,6 +50,7 @@ def model_results(model: FinwatchModel, texts: list[str], prep: list[Prepared]) 
             dict(zip(model.violation_codes, proba["violations"][i].tolist(), strict=True)),
             model.thresholds,
             config,
+            model.rule_thresholds,
         )
         for i, (t, p) in enumerate(zip(texts, prep, strict=True))
     ]

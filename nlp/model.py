@@ -176,6 +176,7 @@ class FinwatchModel:
     violation_codes: list[str]
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
+    rule_thresholds: dict[str, float] = field(default_factory=dict)
 
     def predict_proba(self, prep: list[Prepared]) -> dict[str, np.ndarray]:
         """Probabilities of all three heads for prepared documents."""
@@ -197,10 +198,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "use_rules": True,
         "rule_weight": 1.0,
     },
-    "verdict_head": {"C": 4.0, "class_weight": "balanced"},
-    "sector_head": {"C": 4.0, "class_weight": "balanced"},
-    "violation_head": {"C": 4.0, "class_weight": "balanced"},
+    "verdict_head": {"C": 10.0, "class_weight": "balanced"},
+    "sector_head": {"C": 10.0, "class_weight": "balanced"},
+    "violation_head": {"C": 10.0, "class_weight": "balanced"},
     "threshold": 0.35,
+    "rule_threshold": 0.2,
 }
 
 
@@ -225,4 +227,5 @@ def fit_model(
         violation_head=LinearHead(**p["violation_head"]).fit(X, Y),
         violation_codes=list(codes),
         thresholds={c: float(p["threshold"]) for c in codes},
+        rule_thresholds={c: float(p.get("rule_threshold", p["threshold"])) for c in codes},
     )

@@ -59,6 +59,7 @@ class ModelClassifier:
                     dict(zip(m.violation_codes, proba["violations"][i].tolist(), strict=True)),
                     m.thresholds,
                     self.engine.config,
+                    getattr(m, "rule_thresholds", None),
                 )
             )
         return out

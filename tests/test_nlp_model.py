@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline
@@ -241,3 +243,37 @@ def test_fast_paths_equal_scikit_learn() -> None:
     Y = np.array([[int(v == "violation"), int(v == "other")] for v in y])
     multi = LinearHead(cv=2, min_count=2).fit(X[: len(y)], Y)
     assert np.allclose(multi.predict_proba(X), multi._sklearn_proba(X))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(min_size=1, max_size=200))
+def test_shipped_model_survives_arbitrary_unicode(shipped: ModelClassifier, text: str) -> None:
+    if not text.strip():
+        with pytest.raises(ValueError):
+            shipped.classify_text(text)
+        return
+    res = shipped.classify_text(text, title=text[:10])
+    assert 0.0 <= res.risk_score <= 1.0
+    assert (res.verdict == "violation") == bool(res.violations)
+    for ev in res.evidence:
+        assert text[ev.start : ev.end] == ev.text
+
+
+def test_rule_evidence_lowers_the_model_threshold() -> None:
+    engine = load_rule_engine()
+    probs = {"violation": 0.3, "financial": 0.6, "other": 0.1}
+    sectors = {"asset_management": 0.9, "none": 0.1}
+    with_rule = "全国第一的理财平台"  # ML-02 fires (misleading, not an override rule)
+    without = "口碑很好的理财平台"
+    args = ({"misleading": 0.35}, engine.config, {"misleading": 0.2})
+    hit = combine(
+        with_rule, engine.match(with_rule), probs, sectors, _fake_probs(misleading=0.25), *args
+    )
+    assert hit.violations == ["misleading"]
+    assert hit.evidence[0].rule == "ML-02"
+    miss = combine(
+        without, engine.match(without), probs, sectors, _fake_probs(misleading=0.25), *args
+    )
+    assert (miss.verdict, miss.violations) == ("financial", [])
