@@ -171,35 +171,35 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "word_vectorizer_")
         prep = self._as_prepared(X)
         wv, cv = self.word_vectorizer_, self.char_vectorizer_
-        w_vocab, c_vocab = wv.vocabulary_, cv.vocabulary_
-        w_idf, c_idf = wv.idf_, cv.idf_
-        c_off = len(w_vocab)
+        w_get, c_get = wv.vocabulary_.get, cv.vocabulary_.get
+        c_off = len(wv.vocabulary_)
+        idf = np.concatenate([wv.idf_, cv.idf_])
         indptr = [0]
-        indices: list[int] = []
-        data: list[float] = []
+        cols: list[int] = []
+        tfs: list[int] = []
+        seg_starts: list[int] = []  # one segment per (document, block) for the l2 norm
         for p in prep:
-            for grams, vocab, idf, off in (
-                (self._word_grams(p.words), w_vocab, w_idf, 0),
-                (self._char_grams(p.norm.text), c_vocab, c_idf, c_off),
+            for grams, get, off in (
+                (self._word_grams(p.words), w_get, 0),
+                (self._char_grams(p.norm.text), c_get, c_off),
             ):
-                get = vocab.get
-                col_list: list[int] = []
-                tf_list: list[int] = []
+                begin = len(cols)
                 for g, k in Counter(grams).items():
                     j = get(g)
                     if j is not None:
-                        col_list.append(j)
-                        tf_list.append(k)
-                if not col_list:
-                    continue
-                cols = np.array(col_list, dtype=np.int64)
-                tf = np.array(tf_list, dtype=np.float64)
-                vals = (1.0 + np.log(tf)) * idf[cols]
-                vals /= np.sqrt(np.dot(vals, vals))
-                indices.extend((cols + off).tolist())
-                data.extend(vals.tolist())
-            indptr.append(len(indices))
-        n_text = c_off + len(c_vocab)
+                        cols.append(j + off)
+                        tfs.append(k)
+                if len(cols) > begin:
+                    seg_starts.append(begin)
+            indptr.append(len(cols))
+        col_arr = np.asarray(cols, dtype=np.int64)
+        vals = (1.0 + np.log(np.asarray(tfs, dtype=np.float64))) * idf[col_arr]
+        if len(vals):
+            starts = np.asarray(seg_starts, dtype=np.int64)
+            norms = np.sqrt(np.add.reduceat(vals * vals, starts))
+            vals /= np.repeat(norms, np.diff(np.append(starts, len(vals))))
+        indices, data = col_arr, vals
+        n_text = c_off + len(cv.vocabulary_)
         text_part = sp.csr_matrix(
             (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64), indptr),
             shape=(len(prep), n_text),

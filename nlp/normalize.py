@@ -68,14 +68,61 @@ def _simplified(text: str) -> str:
     return "".join(c if len(c := _T2S.convert(ch)) == 1 else ch for ch in text)
 
 
+_FORMS: dict[str, str] = {}
+_CJK_CLASS = "\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_SEP_CLASS = "".join(re.escape(c) for c in sorted(_SEPARATORS))
+# The same noise _drop_noise removes, as one regex: separator/space runs between CJK, any space.
+_NOISE = re.compile(f"(?<=[{_CJK_CLASS}])[\\s{_SEP_CLASS}]+(?=[{_CJK_CLASS}])|\\s+")
+
+
+def _form(ch: str) -> str:
+    form = _char_form(ch)
+    if len(_FORMS) < 100_000:
+        _FORMS[ch] = form
+    return form
+
+
 def normalize_with_map(text: str) -> Normalized:
-    """Normalise `text` and keep, for every output character, its original span."""
+    """Normalise `text` and keep, for every output character, its original span.
+
+    Fast path (nearly every text): each character maps to exactly one character and no
+    split-character variant occurs, so the noise can be cut with one regex and offsets are
+    ranges. Anything else takes the general per-character path; a test checks both agree.
+    """
     simp = _simplified(text)
+    forms = _FORMS
+    mapped = "".join([forms[c] if c in forms else _form(c) for c in simp])
+    _, variant_re = _variant_table()
+    if len(mapped) != len(simp) or (variant_re is not None and variant_re.search(mapped)):
+        return _normalize_general(simp)
+    pieces: list[str] = []
+    starts: list[int] = []
+    pos = 0
+    for m in _NOISE.finditer(mapped):
+        a, b = m.span()
+        pieces.append(mapped[pos:a])
+        starts.extend(range(pos, a))
+        pos = b
+    if pos == 0:
+        out = mapped
+        starts_t = tuple(range(len(mapped)))
+    else:
+        pieces.append(mapped[pos:])
+        starts.extend(range(pos, len(mapped)))
+        out = "".join(pieces)
+        starts_t = tuple(starts)
+    if "x" in out or "*" in out:
+        out = _MASK_RUN.sub(_mask, out)
+    return Normalized(out, starts_t, tuple([s + 1 for s in starts_t]))
+
+
+def _normalize_general(simp: str) -> Normalized:
+    """Per-character path: forms of any length, variants, then noise removal."""
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for i, ch in enumerate(simp):
-        form = ch if ch.isascii() and not ch.isspace() and not ch.isupper() else _char_form(ch)
+        form = _char_form(ch)
         for f in form:
             chars.append(f)
             starts.append(i)

@@ -80,3 +80,16 @@ def test_fast_segmenter_matches_jieba() -> None:
         text = normalize(raw)
         expected = [w for w in tok.lcut(text, HMM=False) if _WORDCHAR.search(w)]
         assert segment_normalized(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("理财保本網貸ＰP２2 \u3000-_.*x#a扌甲\u200b㎡，!"))
+        | st.characters()
+    )
+)
+def test_fast_path_equals_general_path(raw: str) -> None:
+    from nlp.normalize import _normalize_general, _simplified
+
+    assert normalize_with_map(raw) == _normalize_general(_simplified(raw))
