@@ -77,5 +77,10 @@ def classify_stream(clf: Classifier, src: IO[str], dst: IO[str]) -> BatchStats:
     """Read JSON lines from `src`, write classified JSON lines to `dst`."""
     stats = BatchStats()
     for out in classify_records(clf, src, stats):
-        dst.write(json.dumps(out, ensure_ascii=False) + "\n")
+        line = json.dumps(out, ensure_ascii=False)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from \ud800 escapes: keep them escaped
+            line = json.dumps(out)
+        dst.write(line + "\n")
     return stats

@@ -7,6 +7,7 @@ standalone. Heavy imports happen inside the commands so `finwatch --help` stays 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -16,12 +17,16 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from nlp.classifier import RuleClassifier, load_classifier
 
     clf = RuleClassifier() if args.rules_only else load_classifier(args.model)
-    src = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    # undecodable bytes become U+FFFD so one bad line cannot stop the batch
+    if args.input == "-":
+        src = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    else:
+        src = open(args.input, encoding="utf-8", errors="replace")  # noqa: SIM115
     dst = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
         stats = classify_stream(clf, src, dst)
     finally:
-        if src is not sys.stdin:
+        if args.input != "-":
             src.close()
         if dst is not sys.stdout:
             dst.close()

@@ -60,12 +60,23 @@ class Normalized:
         return self.starts[start], self.ends[end - 1]
 
 
+def _convert_char(ch: str) -> str:
+    if "\ud800" <= ch <= "\udfff":  # a lone surrogate cannot be encoded for OpenCC: keep it
+        return ch
+    c = _T2S.convert(ch)
+    return c if len(c) == 1 else ch
+
+
 def _simplified(text: str) -> str:
-    conv = _T2S.convert(text)
+    try:
+        conv = _T2S.convert(text)
+    except UnicodeEncodeError:
+        conv = ""
     if len(conv) == len(text):
         return conv
-    # OpenCC changed the length (a phrase mapping): convert char by char so offsets stay aligned.
-    return "".join(c if len(c := _T2S.convert(ch)) == 1 else ch for ch in text)
+    # OpenCC changed the length (a phrase mapping) or could not encode the text: convert char
+    # by char so offsets stay aligned.
+    return "".join(_convert_char(ch) for ch in text)
 
 
 _FORMS: dict[str, str] = {}
@@ -75,9 +86,14 @@ _SEP_CLASS = "".join(re.escape(c) for c in sorted(_SEPARATORS))
 _NOISE = re.compile(f"(?<=[{_CJK_CLASS}])[\\s{_SEP_CLASS}]+(?=[{_CJK_CLASS}])|\\s+")
 
 
+_ODD: set[str] = set()  # characters whose form is not exactly one character (¨ -> " ̈", ZWSP -> "")
+
+
 def _form(ch: str) -> str:
     form = _char_form(ch)
-    if len(_FORMS) < 100_000:
+    if len(form) != 1:
+        _ODD.add(ch)
+    elif len(_FORMS) < 100_000:
         _FORMS[ch] = form
     return form
 
@@ -93,7 +109,11 @@ def normalize_with_map(text: str) -> Normalized:
     forms = _FORMS
     mapped = "".join([forms[c] if c in forms else _form(c) for c in simp])
     _, variant_re = _variant_table()
-    if len(mapped) != len(simp) or (variant_re is not None and variant_re.search(mapped)):
+    if (
+        len(mapped) != len(simp)
+        or not _ODD.isdisjoint(simp)
+        or (variant_re is not None and variant_re.search(mapped))
+    ):
         return _normalize_general(simp)
     pieces: list[str] = []
     starts: list[int] = []

@@ -64,7 +64,7 @@ def test_empty_and_non_string_raise_value_errors(rules: RuleClassifier) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(min_size=1))
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), min_size=1))
 def test_arbitrary_unicode_never_crashes(text: str) -> None:
     clf = RuleClassifier()
     if not text.strip():
@@ -106,3 +106,27 @@ def test_batch_contract_errors_per_line(rules: RuleClassifier) -> None:
     assert all("error" in out[i] and "verdict" not in out[i] for i in (1, 2, 3, 5))
     assert out[1]["id"] == "2"
     assert out[4]["verdict"] == "other" and out[4]["title"] == "闲聊"
+
+
+def test_batch_survives_lone_surrogates(rules: RuleClassifier, tmp_path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "s", "text": "保本\\ud800理财"}\n{"id": "t", "text": "晚安"}\n')
+    out_path = tmp_path / "out.jsonl"
+    with src.open(encoding="utf-8") as fin, out_path.open("w", encoding="utf-8") as fout:
+        stats = classify_stream(rules, fin, fout)
+    out = [json.loads(x) for x in out_path.read_text(encoding="utf-8").splitlines()]
+    assert stats.classified == 2
+    assert out[0]["violations"] == ["guaranteed_return"]
+    assert out[1]["verdict"] == "other"
+
+
+def test_cli_classify_file_with_bad_bytes(tmp_path) -> None:
+    from nlp.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "\xff' + "保本理财".encode() + b'"}\n{"id": "b"}\n')
+    dst = tmp_path / "out.jsonl"
+    assert main(["classify", "--rules-only", "--input", str(src), "--output", str(dst)]) == 0
+    out = [json.loads(x) for x in dst.read_text(encoding="utf-8").splitlines()]
+    assert out[0]["violations"] == ["guaranteed_return"]
+    assert "error" in out[1]
