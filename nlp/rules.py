@@ -100,6 +100,9 @@ class RuleEngine:
                 )
         self._cue_words = cue_words
         self._cue_re = re.compile(trie_regex(list(cue_words))) if cue_words else None
+        neg = [normalize(w) for w in config.negation_cues]
+        self._neg_re = re.compile(trie_regex(neg)) if any(neg) else None
+        self._breaks = frozenset(normalize(config.clause_breaks) + config.clause_breaks)
         self.rule_ids: tuple[str, ...] = tuple(r.id for r in self.rules)
         self.cue_sectors: tuple[str, ...] = tuple(
             dict.fromkeys(c.sector for c in config.sector_cues)
@@ -125,6 +128,8 @@ class RuleEngine:
                 if end > start and (rule.id, start, end) not in seen:
                     seen.add((rule.id, start, end))
                     hits.append(RuleHit(rule, start, end))
+        if hits and self._neg_re is not None:
+            hits = self._drop_negated(t, hits)
         hits.sort(key=lambda h: (h.start, h.end))
         scores: dict[str, float] = {}
         standalone = 0.0
@@ -135,6 +140,22 @@ class RuleEngine:
                     if alone:
                         standalone += weight
         return RuleMatch(norm, tuple(hits), scores, standalone)
+
+    def _drop_negated(self, t: str, hits: list[RuleHit]) -> list[RuleHit]:
+        """Drop hits with a negation cue (禁止, 警惕...) earlier in the same clause."""
+        assert self._neg_re is not None
+        cues = [m.start() for m in self._neg_re.finditer(t)]
+        if not cues:
+            return hits
+        breaks = self._breaks
+        kept = []
+        for h in hits:
+            clause_start = h.start
+            while clause_start > 0 and t[clause_start - 1] not in breaks:
+                clause_start -= 1
+            if not any(clause_start <= c < h.start for c in cues):
+                kept.append(h)
+        return kept
 
 
 @lru_cache(maxsize=4)

@@ -51,6 +51,8 @@ class RulesConfig:
     semantics: dict[str, Any]
     variants: dict[str, str] = field(default_factory=dict)
     version: int = 1
+    negation_cues: tuple[str, ...] = ()
+    clause_breaks: str = ""
 
 
 class RulesConfigError(ValueError):
@@ -122,7 +124,10 @@ def parse_rules_config(raw: dict) -> RulesConfig:
     variants = {
         str(k): str(v) for k, v in ((raw.get("normalisation") or {}).get("variants") or {}).items()
     }
+    negation = raw.get("negation") or {}
     return RulesConfig(
+        negation_cues=tuple(str(w) for w in negation.get("cues") or []),
+        clause_breaks=str(negation.get("clause_breaks", "")),
         rules=tuple(rules),
         sector_cues=tuple(cues),
         code_sectors=code_sectors,

@@ -26,6 +26,7 @@ RULE_EXAMPLES = [
     ("RE-03", "市中心商铺，投资升值空间大", "real_estate_finance"),
     ("ML-01", "国资背景，银行存管，安全可靠的理财平台", "misleading"),
     ("ML-02", "全国第一的理财平台，史上最低利率", "misleading"),
+    ("ML-03", "我处和建行合作，内部消息，贷款当天到账", "misleading"),
     ("CF-01", "原始股内部认购，明股实债，保证上市", "crowdfunding_violation"),
     ("PR-01", "免费领POS机，一清机，信用卡刷卡套现秒到", "payment_risk"),
 ]
@@ -82,3 +83,20 @@ def test_trie_regex_prefers_longest() -> None:
 
     pat = re.compile(trie_regex(["稳赚", "稳赚不赔", "保本"]))
     assert [m.group(0) for m in pat.finditer("稳赚不赔保本")] == ["稳赚不赔", "保本"]
+
+
+def test_prohibition_notices_do_not_fire() -> None:
+    engine = load_rule_engine()
+    notice = "本站禁止发布信用卡套现、无资质放贷、非法集资等违法信息，一经发现立即删除。"
+    assert engine.match(notice).codes == []
+    warning = "区金融办提醒：警惕承诺保本高收益的投资，"
+    assert engine.match(warning).codes == []
+    # the negation is clause-bound: the ad after the comma still fires
+    mixed = "警惕非法平台，我们保本保息"
+    assert engine.match(mixed).codes == ["guaranteed_return"]
+
+
+def test_fixed_income_category_is_not_a_promise() -> None:
+    engine = load_rule_engine()
+    assert "guaranteed_return" not in engine.match("提供私募基金、固定收益类产品等理财服务").codes
+    assert "guaranteed_return" in engine.match("本产品固定收益，按月付息").codes
