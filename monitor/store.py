@@ -181,6 +181,13 @@ class Store:
             "upsert": alert,
         }
 
+    def drop(self) -> None:
+        """Delete every index and index template under this prefix (test and demo clean-up)."""
+        client = self.client.options(ignore_status=404)
+        client.indices.delete(index=f"{self.prefix}-*", expand_wildcards="all")
+        for kind in (*INDEX_KINDS, *ON_DEMAND_KINDS):
+            client.indices.delete_index_template(name=f"{self.prefix}-{kind}-template")
+
     def refresh(self) -> None:
         self.client.indices.refresh(index=f"{self.prefix}-*")
 

@@ -30,20 +30,13 @@ def es_url() -> Iterator[str]:
     yield node.url
 
 
-def _delete_prefix(store: Store) -> None:
-    client = store.client.options(ignore_status=404)
-    client.indices.delete(index=f"{store.prefix}-*", expand_wildcards="all")
-    for kind in ("docs", "alerts"):
-        client.indices.delete_index_template(name=f"{store.prefix}-{kind}-template")
-
-
 @pytest.fixture
 def store(es_url: str) -> Iterator[Store]:
     """A Store on the real node with indexes of its own, deleted after the test."""
     s = Store(connect(es_url), prefix=f"fwtest-{os.getpid()}-{next(_counter)}")
     s.ensure_templates()
     yield s
-    _delete_prefix(s)
+    s.drop()
 
 
 @pytest.fixture(scope="session")

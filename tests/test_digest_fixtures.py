@@ -66,10 +66,7 @@ def seeded_alerts_fixture(es_url: str) -> Iterator[Store]:
     assert outcome.ok == len(ALERTS), outcome.failed
     store.refresh()
     yield store
-    client = store.client.options(ignore_status=404)
-    client.indices.delete(index=f"{store.prefix}-*", expand_wildcards="all")
-    for kind in ("docs", "alerts", "digests"):
-        client.indices.delete_index_template(name=f"{store.prefix}-{kind}-template")
+    store.drop()
 
 
 @pytest.fixture(name="seeded")

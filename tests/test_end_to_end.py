@@ -47,10 +47,7 @@ def crawled(es_url: str, demo_sites: dict[str, str], tmp_path_factory) -> Iterat
     store.crawl_output = result.stdout  # type: ignore[attr-defined]
     store.env = env  # type: ignore[attr-defined]
     yield store
-    client = store.client.options(ignore_status=404)
-    client.indices.delete(index=f"{store.prefix}-*")
-    for kind in ("docs", "alerts"):
-        client.indices.delete_index_template(name=f"{store.prefix}-{kind}-template")
+    store.drop()
 
 
 def alerts_with(store: Store, item: dict) -> list[dict]:

@@ -60,7 +60,4 @@ def test_serve_run_now_crawls_the_site_into_elasticsearch(
         assert serve.wait(timeout=60) == 0, log.read_text()
     finally:
         serve.kill()
-        client = store.client.options(ignore_status=404)
-        client.indices.delete(index=f"{store.prefix}-*", expand_wildcards="all")
-        for kind in ("docs", "alerts", "crawls", "digests"):
-            client.indices.delete_index_template(name=f"{store.prefix}-{kind}-template")
+        store.drop()

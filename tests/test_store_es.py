@@ -103,3 +103,13 @@ def test_newer_template_version_adds_fields_to_an_existing_index(store: Store) -
         store.docs_index]["mappings"]["properties"]
     current = client.indices.get_index_template(name=name)["index_templates"][0]
     assert current["index_template"]["version"] == load_template("docs", store.prefix)["version"]
+
+
+def test_drop_removes_indexes_and_templates_of_its_prefix_only(es_url: str, store: Store) -> None:
+    other = Store(connect(es_url), prefix=f"{store.prefix}x")
+    other.ensure_templates()
+    other.drop()
+    client = store.client
+    assert not client.indices.exists(index=other.alerts_index)
+    assert not client.indices.exists_index_template(name=f"{other.prefix}-alerts-template")
+    assert client.indices.exists(index=store.alerts_index)  # a neighbour prefix is untouched
